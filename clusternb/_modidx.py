@@ -43,4 +43,8 @@ d = { 'settings': { 'branch': 'main',
                                     'clusternb.distance.cosine_dist': ('distance.html#cosine_dist', 'clusternb/distance.py'),
                                     'clusternb.distance.dist': ('distance.html#dist', 'clusternb/distance.py'),
                                     'clusternb.distance.pairwise_chunks': ('distance.html#pairwise_chunks', 'clusternb/distance.py'),
-                                    'clusternb.distance.sqdist': ('distance.html#sqdist', 'clusternb/distance.py')}}}
+                                    'clusternb.distance.sqdist': ('distance.html#sqdist', 'clusternb/distance.py')},
+            'clusternb.kernels': { 'clusternb.kernels.epanechnikov': ('kernels.html#epanechnikov', 'clusternb/kernels.py'),
+                                   'clusternb.kernels.flat': ('kernels.html#flat', 'clusternb/kernels.py'),
+                                   'clusternb.kernels.gaussian': ('kernels.html#gaussian', 'clusternb/kernels.py'),
+                                   'clusternb.kernels.tri': ('kernels.html#tri', 'clusternb/kernels.py')}}}
