@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_core.ipynb #6b1ab29c
 from __future__ import annotations
-import numbers, math
+import numbers, math, time
 from dataclasses import dataclass
 from typing import Any, Sequence
 
@@ -12,8 +12,8 @@ import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['DEFAULT_MEMORY_BUDGET', 'compute_dtype', 'get_device', 'Like', 'check_array', 'check_scalar', 'check_choice',
-           'check_n_features', 'get_generator', 'check_memory_budget', 'tile_rows', 'tiles']
+__all__ = ['DEFAULT_MEMORY_BUDGET', 'compute_dtype', 'get_device', 'Like', 'check_array', 'best_time', 'check_scalar',
+           'check_choice', 'check_n_features', 'get_generator', 'check_memory_budget', 'tile_rows', 'tiles']
 
 # %% ../nbs/00_core.ipynb #33a4ff63
 def compute_dtype(dtype) -> torch.dtype:
@@ -104,6 +104,15 @@ def _check_finite(T, name):
     n_nan, n_inf = int(torch.isnan(T).sum()), int(torch.isinf(T).sum())
     what = ' and '.join(s for s in (f"{n_nan} NaN" if n_nan else '', f"{n_inf} infinite" if n_inf else '') if s)
     raise ValueError(f"{name} contains {what} value(s); remove or impute them first")
+
+# %% ../nbs/00_core.ipynb #8cb095e1
+def best_time(f, # a function of no arguments
+              n:int=3, # timed calls after the warm-up
+             ) -> float: # seconds
+    "Best wall time of `n` calls to `f`, in seconds, after one warm-up call."
+    f(); ts = []
+    for _ in range(n): t0 = time.perf_counter(); f(); ts.append(time.perf_counter() - t0)
+    return min(ts)
 
 # %% ../nbs/00_core.ipynb #e555ac86
 def check_scalar(value,
