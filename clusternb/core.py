@@ -6,14 +6,15 @@
 from __future__ import annotations
 import numbers, math, time
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Sequence
 
 import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['DEFAULT_MEMORY_BUDGET', 'compute_dtype', 'get_device', 'Like', 'check_array', 'best_time', 'check_scalar',
-           'check_choice', 'check_n_features', 'get_generator', 'check_memory_budget', 'tile_rows', 'tiles']
+__all__ = ['DEFAULT_MEMORY_BUDGET', 'CPU_TILE_ELEMS', 'GPU_TILE_ELEMS', 'compute_dtype', 'get_device', 'Like', 'check_array',
+           'best_time', 'check_scalar', 'check_choice', 'check_n_features', 'get_generator', 'check_memory_budget',
+           'tile_rows', 'tile_elems', 'tiles']
 
 # %% ../nbs/00_core.ipynb #33a4ff63
 def compute_dtype(dtype) -> torch.dtype:
@@ -177,6 +178,17 @@ def tile_rows(n_rows:int, # rows to cover
     rows = max(1, check_memory_budget(memory_budget) // max(1, int(row_bytes)))
     if batch_size is not None: rows = min(rows, check_scalar(batch_size, 'batch_size', integer=True, min_val=1))
     return max(1, min(rows, n_rows))
+
+CPU_TILE_ELEMS = 1 << 20   # a reused tile buffer of a million numbers (4 MB of float32) stays in a CPU's cache
+GPU_TILE_ELEMS = 1 << 26   # on a GPU, launching an operation costs more than a small tile's work: go big
+
+def tile_elems(X:torch.Tensor, # the tensor the tiles are made of (its device and dtype decide)
+               memory_budget=None, # bytes a tile may use (None: DEFAULT_MEMORY_BUDGET)
+               cpu_elems:int=CPU_TILE_ELEMS, # the cache-sized cap on a CPU
+              ) -> int:
+    "Numbers in one reusable tile buffer: cache-sized on a CPU, large on a GPU, never more than the memory budget allows."
+    cap = cpu_elems if X.device.type == 'cpu' else GPU_TILE_ELEMS
+    return max(1, min(cap, check_memory_budget(memory_budget) // X.element_size()))
 
 def tiles(n_rows:int, rows:int):
     "The `slice`s that cover `range(n_rows)` in tiles of `rows`."
