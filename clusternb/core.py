@@ -14,7 +14,7 @@ import torch
 # %% auto #0
 __all__ = ['DEFAULT_MEMORY_BUDGET', 'CPU_TILE_ELEMS', 'GPU_TILE_ELEMS', 'compute_dtype', 'get_device', 'Like', 'check_array',
            'best_time', 'check_scalar', 'check_choice', 'check_n_features', 'get_generator', 'check_memory_budget',
-           'tile_rows', 'tile_elems', 'tiles']
+           'tile_rows', 'tile_elems', 'tiles', 'cpu_state']
 
 # %% ../nbs/00_core.ipynb #33a4ff63
 def compute_dtype(dtype) -> torch.dtype:
@@ -193,3 +193,11 @@ def tile_elems(X:torch.Tensor, # the tensor the tiles are made of (its device an
 def tiles(n_rows:int, rows:int):
     "The `slice`s that cover `range(n_rows)` in tiles of `rows`."
     return [slice(i, min(i + rows, n_rows)) for i in range(0, n_rows, rows)]
+
+def cpu_state(state:dict) -> dict:
+    "An estimator's `__dict__` for pickling: every tensor (also inside tuples and lists) moved to the CPU, so a model fitted on a GPU loads without one."
+    def cpu(v):
+        if isinstance(v, torch.Tensor): return v.cpu()
+        if type(v) in (tuple, list): return type(v)(cpu(o) for o in v)
+        return v
+    return {k: cpu(v) for k, v in state.items()}

@@ -13,7 +13,7 @@ from sklearn.base import BaseEstimator, ClusterMixin, DensityMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.validation import check_is_fitted
 
-from .core import check_array, check_scalar, check_choice, check_n_features, check_memory_budget, get_generator, tiles
+from .core import check_array, check_scalar, check_choice, check_n_features, check_memory_budget, get_generator, tiles, cpu_state
 from .kmeans import kmeans, kmeans_plusplus, _random_idx, _tile_rows
 from .distance import argmin_dist
 from .kernels import EXP_FLOOR
@@ -254,6 +254,4 @@ class GaussianMixture(DensityMixin, ClusterMixin, BaseEstimator):
 
     def __getstate__(self):
         "Pickle tensors on the CPU, so a model fitted on a GPU loads on a machine without one."
-        st = {k: v.cpu() if isinstance(v, torch.Tensor) else v for k, v in self.__dict__.items()}
-        if '_params' in st: st['_params'] = tuple(t.cpu() for t in st['_params'])
-        return st
+        return cpu_state(self.__dict__)

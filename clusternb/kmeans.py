@@ -12,7 +12,7 @@ from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.validation import check_is_fitted
 
-from .core import check_array, check_scalar, check_choice, check_n_features, check_memory_budget, get_generator, tiles, tile_elems
+from .core import check_array, check_scalar, check_choice, check_n_features, check_memory_budget, get_generator, tiles, tile_elems, cpu_state
 from .distance import sqdist, argmin_dist, cosine_dist
 
 # %% auto #0
@@ -318,7 +318,7 @@ class _KMeansBase(TransformerMixin, ClusterMixin, BaseEstimator):
 
     def __getstate__(self):
         "Pickle tensors on the CPU, so a model fitted on a GPU loads on a machine without one."
-        return {k: v.cpu() if isinstance(v, torch.Tensor) else v for k, v in self.__dict__.items()}
+        return cpu_state(self.__dict__)
 
 class KMeans(_KMeansBase):
     "k-means clustering (scikit-learn compatible), in PyTorch: one tiled pass per Lloyd iteration, on CPU or GPU."

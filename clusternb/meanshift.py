@@ -12,7 +12,7 @@ from sklearn.base import BaseEstimator, ClusterMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.validation import check_is_fitted
 
-from .core import check_array, check_scalar, check_choice, check_n_features, check_memory_budget, get_generator, tile_elems
+from .core import check_array, check_scalar, check_choice, check_n_features, check_memory_budget, get_generator, tile_elems, cpu_state
 from .distance import sqdist, argmin_dist, pairwise_chunks
 from .kernels import KERNELS, EXP_FLOOR
 
@@ -255,4 +255,4 @@ class MeanShift(ClusterMixin, BaseEstimator):
 
     def __getstate__(self):
         "Pickle tensors on the CPU, so a model fitted on a GPU loads on a machine without one."
-        return {k: v.cpu() if isinstance(v, torch.Tensor) else v for k, v in self.__dict__.items()}
+        return cpu_state(self.__dict__)
