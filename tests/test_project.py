@@ -71,6 +71,7 @@ def test_settings():
     assert not runtime & {'nbdev', 'execnb', 'jax', 'pytest'}, runtime
     assert 'jax' in names('jax_requirements')
     assert {'nbdev', 'execnb', 'fastcore', 'fastprogress', 'pytest', 'hypothesis', 'jax', 'ipykernel'} <= names('dev_requirements')
+    assert {'sphinx', 'myst-nb', 'furo', 'playwright'} <= names('docs_requirements')
     assert d['lib_name'] == d['lib_path'] == 'clusternb' and d['tst_flags'].split() == ['notest', 'slow', 'cuda']
 
 
