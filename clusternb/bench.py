@@ -11,7 +11,7 @@ import numpy as np
 # %% auto #0
 __all__ = ['MS_LARGE_SEED', 'CASES', 'reset_peak', 'PeakMemory', 'timeit', 'machine_limits', 'run_job', 'ms_data', 'ms_fit',
            'ms_gauss_iter', 'ms_jobs', 'km_data', 'km_fit', 'km_digits', 'sil', 'km_jobs', 'gmm_fit', 'gmm_jobs',
-           'compare', 'run', 'format_table']
+           'deep_digits', 'deep_jobs', 'compare', 'run', 'format_table']
 
 # %% ../nbs/11b_bench.ipynb #4375a13d
 def _status_kb(field:str) -> int|None:
@@ -252,6 +252,30 @@ def gmm_jobs(case:str, quick:bool=False) -> list:
             for ct in ('full', 'diag') for impl in ('sklearn', 'clusternb')]
 
 CASES.update({'KM': km_jobs, 'KM-digits': km_jobs, 'SIL': km_jobs, 'GMM': gmm_jobs})
+
+# %% ../nbs/11b_bench.ipynb #25944c03
+def deep_digits(impl:str) -> dict:
+    "DEEP case: t-SNE + k-means on scikit-learn's digits, clusternb's DeepClustering or scikit-learn's TSNE + KMeans: time, ACC, NMI, ARI."
+    from clusternb.data import load_digits
+    from clusternb.metrics import cluster_acc, nmi, ari
+    X, y = load_digits()
+    if impl == 'sklearn':
+        from sklearn.manifold import TSNE
+        from sklearn.cluster import KMeans as SkKMeans
+        fit = lambda: SkKMeans(10, n_init=10, random_state=0).fit_predict(TSNE(2, init='pca', random_state=0).fit_transform(X))
+    else:
+        from clusternb.deep import DeepClustering
+        fit = lambda: DeepClustering(10, random_state=0).fit(X).labels_
+    with PeakMemory() as pm: t = timeit(fit, reps=1, warmup=0)
+    lab = t.pop('result')
+    return dict(t, n=len(X), acc=cluster_acc(y, lab), nmi=nmi(y, lab), ari=ari(y, lab), ari_truth=ari(y, lab),
+                peak_extra_mb=pm.extra_mb, peak_exact=pm.exact)
+
+def deep_jobs(case:str, quick:bool=False) -> list:
+    "The jobs of DEEP (the same in quick runs: the digits are small)."
+    return [dict(case=case, impl=impl, fn='deep_digits', kwargs=dict(impl=impl)) for impl in ('sklearn', 'clusternb')]
+
+CASES['DEEP'] = deep_jobs
 
 # %% ../nbs/11b_bench.ipynb #0401b0df
 _PAIRS = {'clusternb flat': 'sklearn flat', 'clusternb gaussian': 'sklearn flat', 'clusternb flat bins': 'sklearn flat bins',
