@@ -35,8 +35,12 @@ class NotebookItem(pytest.Item):
         skip = get_config(path=ROOT).tst_flags.split()
         force = self.config.getoption("--flags").split()
         err = io.StringIO()
-        with contextlib.redirect_stderr(err):
-            ok, secs = test_nb(self.path, skip_flags=skip, force_flags=force, showerr=True, basepath=ROOT)
+        in_test = os.environ.get("IN_TEST")
+        try:
+            with contextlib.redirect_stderr(err):
+                ok, secs = test_nb(self.path, skip_flags=skip, force_flags=force, showerr=True, basepath=ROOT)
+        finally:  # test_nb sets IN_TEST and leaves it set, which turns nbdev_export into a no-op in every later subprocess
+            if in_test is None: os.environ.pop("IN_TEST", None)
         self.user_properties.append(("seconds", secs))
         if not ok: raise NotebookError(err.getvalue())
 
