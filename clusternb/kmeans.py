@@ -8,6 +8,7 @@ import math, warnings
 from typing import NamedTuple
 
 import torch
+from scipy.optimize import linear_sum_assignment
 from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.validation import check_is_fitted
@@ -16,7 +17,8 @@ from .core import check_array, check_scalar, check_choice, check_n_features, che
 from .distance import sqdist, argmin_dist, cosine_dist
 
 # %% auto #0
-__all__ = ['TILE_ELEMS', 'INITS', 'farthest_point_init', 'kmeans_plusplus', 'KMeansResult', 'kmeans', 'KMeans', 'MiniBatchKMeans']
+__all__ = ['TILE_ELEMS', 'GROUP', 'INITS', 'farthest_point_init', 'kmeans_plusplus', 'KMeansResult', 'kmeans', 'KMeans',
+           'MiniBatchKMeans']
 
 # %% ../nbs/05_kmeans.ipynb #344d9d68
 TILE_ELEMS = 1 << 21   # numbers in a CPU tile buffer: 8 MB of float32 (measured best for 1M × 32, k = 64; see 03_meanshift)
@@ -141,73 +143,147 @@ class KMeansResult(NamedTuple):
     inertia: float   # sum of (weighted) squared distances of the points to their centres
     n_iter: int      # Lloyd iterations run (of the best start)
 
-def _lloyd_pass(X, mean, C, w, labels, best, S=None, memory_budget=None, X1=None):
-    """Assign each row of X − mean to its nearest row of C, writing `labels` and `best` (= |c|² − 2c·x) in place.
-    With `S` ((k, d + 1) float64: per-centre sums of [x − mean | 1], weighted), move the points that changed cluster
-    between the sums: all of them on the first pass, few later. Returns the number of points that changed."""
-    n, d = X.shape
-    k = len(C)
-    kp = -(-k // 32) * 32                          # row reductions are ~8x faster on rows of a multiple of 32
-    rows = _tile_rows(n, max(kp, d + 1), X, memory_budget)
-    bufD = X.new_empty(rows * kp)
-    bufX = X.new_ones(rows, d + 1) if X1 is None else None   # [x − mean | 1]: the ones give |c|² in the GEMM and counts in the sums
-    Ca = X.new_zeros(kp, d + 1)                    # [−2c | |c|²], padded with centres that are never nearest
-    Ca[:k, :d], Ca[:k, d], Ca[k:, d] = -2 * C, (C * C).sum(1), torch.finfo(X.dtype).max / 8
-    rank = torch.zeros(kp, dtype=X.dtype, device=X.device)
-    rank[:k] = torch.arange(k, 0, -1, dtype=X.dtype, device=X.device)   # k, k-1, ..., 1: the first minimum ranks highest
-    changed = torch.zeros((), dtype=torch.long, device=X.device)
-    part = X.new_empty(k, d + 1)
-    for s in tiles(n, rows):
-        r = s.stop - s.start
-        if X1 is None: Xt = bufX[:r]; torch.sub(X[s], mean, out=Xt[:, :d])
-        else: Xt = X1[s]
-        D = torch.mm(Xt, Ca.T, out=bufD[:r * kp].view(r, kp))      # (rows, kp): |c|² − 2 c·x
-        v = D.amin(1, keepdim=True)                    # min and argmin separately: amin is ~8× faster than min(dim)
-        best[s] = v[:, 0]
-        old = labels[s]
-        first = bool(old[0] < 0)                       # the first pass: no labels yet
-        moved = None if first else (D.gather(1, old[:, None]) != v).nonzero()[:, 0]   # is the old centre still at the minimum?
-        if moved is not None and 2 * len(moved) <= r:  # most stayed: only the rows that moved need the argmin
-            l = old.clone()
-            if len(moved): l[moved] = (k - D[moved].eq_(v[moved]).mul_(rank).amax(1)).long()
-        else:
-            l = (k - D.eq_(v).mul_(rank).amax(1)).long()   # index of the first centre at the minimum, in place in D
-            moved = (old != l).nonzero()[:, 0]
-        changed += len(moved)
-        if S is not None and len(moved):
-            if first or 4 * len(moved) > r:            # many moved: scatter the whole tile (no gather); on the first pass none leaves
-                xw, to, fro = (Xt if w is None else Xt * w[s, None]), l, old
-            else: xw, to, fro = (Xt[moved] if w is None else Xt[moved] * w[s][moved, None]), l[moved], old[moved]
-            S += part.zero_().index_add_(0, to, xw)
-            if not first: S -= part.zero_().index_add_(0, fro, xw)   # (index_add_ with alpha=-1 is 5x slower here)
-        labels[s] = l
-    return int(changed)
+GROUP = 32   # centres per bound group: a row reduction over 32 contiguous numbers is vectorised (rows of 8 or 16 were 5-8x slower)
 
-def _lloyd(X, mean, x2, C, w, max_iter:int, tol_abs:float, spherical:bool=False, memory_budget=None, X1=None):
-    "Lloyd's iterations from the centres C (in shifted coordinates; X1 the shifted copy, or None): centres, labels, inertia, iterations, converged."
+def _groups(C) -> torch.Tensor:
+    """Slots for the k centres, in groups of `GROUP` nearby centres (k-means of the centres, balanced by an assignment):
+    slot -> centre index, -1 for the padding slots that make k a multiple of `GROUP`."""
+    k = len(C)
+    t = -(-k // GROUP)
+    perm = torch.full((t * GROUP,), -1, dtype=torch.long)
+    if t == 1: perm[:k] = torch.arange(k); return perm.to(C.device)
+    Cc = C.double().cpu()
+    G = Cc[:1].clone()
+    for _ in range(1, t): G = torch.cat([G, Cc[torch.cdist(Cc, G).amin(1).argmax()][None]])   # farthest-point start
+    for _ in range(10):
+        a = torch.cdist(Cc, G).argmin(1)
+        G = torch.stack([Cc[a == j].mean(0) if (a == j).any() else G[j] for j in range(t)])
+    centre, slot = linear_sum_assignment((torch.cdist(Cc, G)**2).repeat_interleave(GROUP, 1).numpy())
+    perm[torch.as_tensor(slot)] = torch.as_tensor(centre)
+    return perm.to(C.device)
+
+def _rows(X, X1, mean, idx):
+    "[x − mean | 1] for the rows `idx` (a slice or an index tensor): from the shifted copy X1, or shifted now."
+    if X1 is not None: return X1[idx] if isinstance(idx, slice) else X1.index_select(0, idx)
+    Xs = X[idx] if isinstance(idx, slice) else X.index_select(0, idx)
+    out = Xs.new_ones(len(Xs), Xs.shape[1] + 1)
+    torch.sub(Xs, mean, out=out[:, :-1])
+    return out
+
+def _assign_rows(Xt, Ca, old, buf, x2=None):
+    """Labels for the rows Xt = [x − mean | 1] against Ca = [−2c | |c|²], and the rows whose label is not `old`
+    (None: every row is new). With x2 (the rows' |x − mean|²) also the bounds: the distance to the own centre and, per
+    group of centres, the distance to the nearest other one."""
+    r, kp = len(Xt), len(Ca)
+    D = torch.mm(Xt, Ca.T, out=buf['D'][:r * kp].view(r, kp))     # |c|² − 2 c·x
+    v = D.amin(1)                                  # min and argmin separately: amin is ~8× faster than min(dim)
+    first_min = lambda M, m: (kp - M.eq_(m[:, None]).mul_(buf['rank']).amax(1)).long()   # the first centre at the minimum
+    if old is None: l, moved = first_min(D if x2 is None else D.clone(), v), None
+    else:
+        moved = (D.view(-1).take(old + buf['offs'][:r]) != v).nonzero()[:, 0]   # is the old centre still at the minimum?
+        l = old.clone()
+        if len(moved): l[moved] = first_min(D[moved], v[moved])
+    if x2 is None: return l, moved, None, None
+    D.view(-1).index_fill_(0, l + buf['offs'][:r], math.inf)       # leave out the own centre ...
+    gm = D.view(r, -1, GROUP).amin(2)                               # ... and take each group's nearest
+    return l, moved, v.add_(x2).clamp_(min=0).sqrt_(), gm.add_(x2[:, None]).clamp_(min=0).sqrt_()
+
+def _move(S, Xt, w, to, fro=None):
+    """Add the rows Xt (weighted by w) to the float64 sums S of centres `to`, and take them from those of `fro`:
+    two scatters, no loop over centres. In float64 the sums stay exact enough to give the inertia by cancellation."""
+    xw = (Xt if w is None else Xt * w[:, None]).to(S.dtype)
+    S.index_add_(0, to, xw)
+    if fro is not None: S.index_add_(0, fro, -xw)   # (index_add_ with alpha=-1 was 4x slower here)
+
+def _lloyd_pass(X, X1, mean, x2, Ca, w, labels, S, buf, first=False, full=False, bnd=None):
+    """Assign every row of X − mean to its nearest row of Ca = [−2c | |c|²], updating `labels` and the sums `S`
+    ((k, d + 1) float64: per-centre sums of [x − mean | 1], weighted) for the points that changed cluster.
+    `first`: no labels yet. `full`: most points will move, skip the old-label check. `bnd`: the bounds (u, lb, and
+    the centres' moves delta, Delta) — when ready, only the rows they cannot clear are computed. Returns the points that changed."""
+    n = len(X)
+    changed = 0
+    if bnd is not None and bnd['ready']:
+        u, lb = bnd['u'], bnd['lb']
+        u += bnd['delta'][labels]                  # the own centre moved by delta: the distance to it grew by at most that
+        lb -= bnd['Delta']                         # no centre of a group moved more than its Delta
+        cand = (u >= lb.amin(1)).nonzero()[:, 0]   # the rows whose own centre may no longer be the nearest
+        if 2 * len(cand) <= n:                     # else a plain pass is cheaper than gathering the rows
+            for s in tiles(len(cand), buf['rows']):
+                idx = cand[s]
+                Xt, old = _rows(X, X1, mean, idx), labels[idx]
+                l, moved, un, lbn = _assign_rows(Xt, Ca, old, buf, x2[idx])
+                labels[idx], u[idx], lb[idx] = l, un, lbn
+                changed += len(moved)
+                if len(moved): _move(S, Xt[moved], None if w is None else w[idx][moved], l[moved], old[moved])
+            return changed
+    for s in tiles(n, buf['rows']):
+        Xt = _rows(X, X1, mean, s)
+        old = None if first else labels[s].clone()
+        l, moved, bu, blb = _assign_rows(Xt, Ca, None if full else old, buf, None if bnd is None else x2[s])
+        if moved is None and not first: moved = (l != old).nonzero()[:, 0]
+        if first:
+            changed += len(l)
+            _move(S, Xt, None if w is None else w[s], l)
+        else:
+            changed += len(moved)
+            if len(moved): _move(S, Xt[moved], None if w is None else w[s][moved], l[moved], old[moved])
+        labels[s] = l
+        if bnd is not None: bnd['u'][s], bnd['lb'][s] = bu, blb
+    if bnd is not None: bnd['ready'] = True
+    return changed
+
+def _sq_to_own(X, X1, mean, x2, Ca, labels, rows):
+    "Each point's squared distance to its own centre (to re-seed empty clusters)."
+    out = torch.empty_like(x2)
+    for s in tiles(len(x2), rows): out[s] = (_rows(X, X1, mean, s) * Ca[labels[s]]).sum(1)
+    return out.add_(x2).clamp_(min=0)
+
+def _lloyd(X, mean, x2, C, w, max_iter:int, tol_abs:float, spherical:bool=False, memory_budget=None, X1=None, bounds:bool=True):
+    """Lloyd's iterations from the centres C (in shifted coordinates; X1 the shifted copy, or None): centres, labels,
+    inertia, iterations, converged. `bounds`: skip the points that provably keep their centre, once most have settled."""
     n, d = X.shape
     k = len(C)
-    labels = torch.full((n,), -1, dtype=torch.long, device=X.device)
-    best = X.new_empty(n)
-    S = torch.zeros(k, d + 1, dtype=torch.float64, device=X.device)
-    converged, strict = False, False
+    perm = _groups(C)                               # centres live in slots, nearby centres in one group
+    kp = len(perm); t = kp // GROUP
+    valid = perm >= 0
+    Cs = X.new_zeros(kp, d); Cs[valid] = C[perm[valid]]
+    rows = _tile_rows(n, max(kp, d + 1), X, memory_budget)
+    buf = dict(rows=rows, D=X.new_empty(rows * kp), offs=torch.arange(rows, device=X.device) * kp,
+               rank=torch.arange(kp, 0, -1, dtype=X.dtype, device=X.device))   # kp, ..., 1: the first minimum ranks highest
+    def stacked(Cs):                                # [−2c | |c|²]; padding slots that are never nearest
+        Ca = X.new_zeros(kp, d + 1)
+        Ca[:, :d], Ca[:, d] = -2 * Cs, (Cs * Cs).sum(1)
+        Ca[~valid, d] = torch.finfo(X.dtype).max / 8
+        return Ca
+    bounds = bounds and n > rows and n * (t + 1) * X.element_size() <= check_memory_budget(memory_budget) // 4
+    labels = torch.zeros(n, dtype=torch.long, device=X.device)
+    S = torch.zeros(kp, d + 1, dtype=torch.float64, device=X.device)
+    bnd, changed = None, n
+    converged = strict = False
     for n_iter in range(1, max_iter + 1):
-        changed = _lloyd_pass(X, mean, C, w, labels, best, S, memory_budget, X1)
+        Ca = stacked(Cs)
+        changed = _lloyd_pass(X, X1, mean, x2, Ca, w, labels, S, buf, first=n_iter == 1, full=8 * changed > n, bnd=bnd)
         if changed == 0: converged = strict = True; break          # labels, and so centres, are final
+        if bounds and bnd is None and 64 * changed <= n:           # settling: keep bounds from the next pass on
+            bnd = dict(u=X.new_empty(n), lb=X.new_empty(n, t), ready=False)
         N = S[:, d]
         C_new = (S[:, :d] / N.clamp(min=1e-300)[:, None]).to(X.dtype)
-        empty = (N <= 0).nonzero()[:, 0]
+        C_new[~valid] = 0
+        empty = ((N <= 0) & valid).nonzero()[:, 0]
         if len(empty):                                             # re-seed at the points worst explained
-            far = (best + x2).topk(len(empty)).indices
-            C_new[empty] = X[far] - mean
-        if spherical: C_new = torch.nn.functional.normalize(C_new, dim=1)
-        shift = float(((C_new - C)**2).sum())
-        C = C_new
+            C_new[empty] = X[_sq_to_own(X, X1, mean, x2, Ca, labels, rows).topk(len(empty)).indices] - mean
+        if spherical: C_new[valid] = torch.nn.functional.normalize(C_new[valid], dim=1)
+        if bnd is not None:
+            bnd['delta'] = (C_new - Cs).norm(dim=1)
+            bnd['Delta'] = bnd['delta'].view(t, GROUP).amax(1)
+        shift = float(((C_new - Cs)**2).sum())
+        Cs = C_new
         if shift <= tol_abs: converged = True; break
-    if not strict: _lloyd_pass(X, mean, C, w, labels, best, None, memory_budget, X1)   # labels for the final centres
-    d2 = (best + x2).clamp_(min=0)
-    inertia = float((d2 if w is None else d2 * w).sum(dtype=torch.float64))
-    return C, labels, inertia, n_iter, converged
+    if not strict: _lloyd_pass(X, X1, mean, x2, stacked(Cs), w, labels, S, buf, full=8 * changed > n, bnd=bnd)  # labels for the final centres
+    Cd = Cs.double()                               # inertia from the sums: Σ w|x|² + Σ_c (N_c |c|² − 2 c·S_c)
+    inertia = float((x2.double() if w is None else x2.double() * w).sum()) + float((S[:, d] * (Cd * Cd).sum(1) - 2 * (Cd * S[:, :d]).sum(1)).sum())
+    slot = torch.empty(k, dtype=torch.long, device=X.device); slot[perm[valid]] = torch.arange(kp, device=X.device)[valid]
+    return Cs[slot], perm[labels], max(inertia, 0.), n_iter, converged
 
 # %% ../nbs/05_kmeans.ipynb #17eb0b7f
 INITS = ('k-means++', 'farthest', 'random')
