@@ -189,15 +189,16 @@ def _assign_rows(Xt, Ca, old, buf, x2=None):
     return l, moved, v.add_(x2).clamp_(min=0).sqrt_(), gm.add_(x2[:, None]).clamp_(min=0).sqrt_()
 
 def _move(S, Xt, w, to, fro=None):
-    """Add the rows Xt (weighted by w) to the float64 sums S of centres `to`, and take them from those of `fro`:
+    """Add the rows Xt (weighted by w) to the float64 sums S[0] of centres `to`, and to the sums S[1] of what left `fro`:
     two scatters, no loop over centres. In float64 the sums stay exact enough to give the inertia by cancellation."""
     xw = (Xt if w is None else Xt * w[:, None]).to(S.dtype)
-    S.index_add_(0, to, xw)
-    if fro is not None: S.index_add_(0, fro, -xw)   # (index_add_ with alpha=-1 was 4x slower here)
+    S[0].index_add_(0, to, xw)
+    if fro is not None: S[1].index_add_(0, fro, xw)   # (index_add_ with alpha=-1 was 4x slower here)
 
 def _lloyd_pass(X, X1, mean, x2, Ca, w, labels, S, buf, first=False, full=False, bnd=None):
     """Assign every row of X − mean to its nearest row of Ca = [−2c | |c|²], updating `labels` and the sums `S`
-    ((k, d + 1) float64: per-centre sums of [x − mean | 1], weighted) for the points that changed cluster.
+    ((2, k, d + 1) float64: per-centre sums of [x − mean | 1], weighted, of the points that joined and left) for the points
+    that changed cluster.
     `first`: no labels yet. `full`: most points will move, skip the old-label check. `bnd`: the bounds (u, lb, and
     the centres' moves delta, Delta) — when ready, only the rows they cannot clear are computed. Returns the points that changed."""
     n = len(X)
@@ -205,14 +206,14 @@ def _lloyd_pass(X, X1, mean, x2, Ca, w, labels, S, buf, first=False, full=False,
     if bnd is not None and bnd['ready']:
         u, lb = bnd['u'], bnd['lb']
         u += bnd['delta'][labels]                  # the own centre moved by delta: the distance to it grew by at most that
-        lb -= bnd['Delta']                         # no centre of a group moved more than its Delta
-        cand = (u >= lb.amin(1)).nonzero()[:, 0]   # the rows whose own centre may no longer be the nearest
+        lb -= bnd['Delta'][:, None]                # no centre of a group moved more than its Delta (lb is (groups, n))
+        cand = (u >= lb.amin(0)).nonzero()[:, 0]   # the rows whose own centre may no longer be the nearest
         if 2 * len(cand) <= n:                     # else a plain pass is cheaper than gathering the rows
             for s in tiles(len(cand), buf['rows']):
                 idx = cand[s]
                 Xt, old = _rows(X, X1, mean, idx), labels[idx]
                 l, moved, un, lbn = _assign_rows(Xt, Ca, old, buf, x2[idx])
-                labels[idx], u[idx], lb[idx] = l, un, lbn
+                labels[idx], u[idx], lb[:, idx] = l, un, lbn.T
                 changed += len(moved)
                 if len(moved): _move(S, Xt[moved], None if w is None else w[idx][moved], l[moved], old[moved])
             return changed
@@ -228,7 +229,7 @@ def _lloyd_pass(X, X1, mean, x2, Ca, w, labels, S, buf, first=False, full=False,
             changed += len(moved)
             if len(moved): _move(S, Xt[moved], None if w is None else w[s][moved], l[moved], old[moved])
         labels[s] = l
-        if bnd is not None: bnd['u'][s], bnd['lb'][s] = bu, blb
+        if bnd is not None: bnd['u'][s], bnd['lb'][:, s] = bu, blb.T
     if bnd is not None: bnd['ready'] = True
     return changed
 
@@ -257,15 +258,17 @@ def _lloyd(X, mean, x2, C, w, max_iter:int, tol_abs:float, spherical:bool=False,
         return Ca
     bounds = bounds and n > rows and n * (t + 1) * X.element_size() <= check_memory_budget(memory_budget) // 4
     labels = torch.zeros(n, dtype=torch.long, device=X.device)
-    S = torch.zeros(kp, d + 1, dtype=torch.float64, device=X.device)
+    S = torch.zeros(kp, d + 1, dtype=torch.float64, device=X.device)   # the sums of the clusters' points
+    moves = torch.zeros(2, kp, d + 1, dtype=torch.float64, device=X.device)   # what joined and left, in one pass
     bnd, changed = None, n
     converged = strict = False
     for n_iter in range(1, max_iter + 1):
         Ca = stacked(Cs)
-        changed = _lloyd_pass(X, X1, mean, x2, Ca, w, labels, S, buf, first=n_iter == 1, full=8 * changed > n, bnd=bnd)
+        changed = _lloyd_pass(X, X1, mean, x2, Ca, w, labels, moves.zero_(), buf, first=n_iter == 1, full=8 * changed > n, bnd=bnd)
+        S += moves[0] - moves[1]
         if changed == 0: converged = strict = True; break          # labels, and so centres, are final
         if bounds and bnd is None and 64 * changed <= n:           # settling: keep bounds from the next pass on
-            bnd = dict(u=X.new_empty(n), lb=X.new_empty(n, t), ready=False)
+            bnd = dict(u=X.new_empty(n), lb=X.new_empty(t, n), ready=False)
         N = S[:, d]
         C_new = (S[:, :d] / N.clamp(min=1e-300)[:, None]).to(X.dtype)
         C_new[~valid] = 0
@@ -279,7 +282,9 @@ def _lloyd(X, mean, x2, C, w, max_iter:int, tol_abs:float, spherical:bool=False,
         shift = float(((C_new - Cs)**2).sum())
         Cs = C_new
         if shift <= tol_abs: converged = True; break
-    if not strict: _lloyd_pass(X, X1, mean, x2, stacked(Cs), w, labels, S, buf, full=8 * changed > n, bnd=bnd)  # labels for the final centres
+    if not strict:                                 # labels for the final centres
+        _lloyd_pass(X, X1, mean, x2, stacked(Cs), w, labels, moves.zero_(), buf, full=8 * changed > n, bnd=bnd)
+        S += moves[0] - moves[1]
     Cd = Cs.double()                               # inertia from the sums: Σ w|x|² + Σ_c (N_c |c|² − 2 c·S_c)
     inertia = float((x2.double() if w is None else x2.double() * w).sum()) + float((S[:, d] * (Cd * Cd).sum(1) - 2 * (Cd * S[:, :d]).sum(1)).sum())
     slot = torch.empty(k, dtype=torch.long, device=X.device); slot[perm[valid]] = torch.arange(kp, device=X.device)[valid]
