@@ -17,8 +17,8 @@ from .core import check_array, check_scalar, check_choice, check_n_features, che
 from .distance import sqdist, argmin_dist, cosine_dist
 
 # %% auto #0
-__all__ = ['TILE_ELEMS', 'GROUP', 'INITS', 'farthest_point_init', 'kmeans_plusplus', 'KMeansResult', 'kmeans', 'KMeans',
-           'MiniBatchKMeans']
+__all__ = ['TILE_ELEMS', 'GROUP', 'INITS', 'BATCH_STARTS', 'farthest_point_init', 'kmeans_plusplus', 'KMeansResult', 'kmeans',
+           'KMeans', 'MiniBatchKMeans']
 
 # %% ../nbs/05_kmeans.ipynb #344d9d68
 TILE_ELEMS = 1 << 21   # numbers in a CPU tile buffer: 8 MB of float32 (measured best for 1M × 32, k = 64; see 03_meanshift)
@@ -315,6 +315,61 @@ def _check_n_init(n_init, init) -> int:
         return 1
     return n_init
 
+# %% ../nbs/05_kmeans.ipynb #c13e40a8
+BATCH_STARTS = True   # run the starts side by side when they fit one tile (False: one after another, for comparison)
+
+def _lloyd_many(X1, x2, Cs, w, max_iter:int, tol_abs:float, spherical:bool=False):
+    """Lloyd's iterations for B starts at once — Cs: (B, k, d) centres in shifted coordinates, X1 = [x − mean | 1] — for data
+    small enough that the distances to all B·k centres fit one tile: one GEMM per iteration instead of B, and one
+    scatter of the points that changed cluster. Per start, as `_lloyd` returns: centres, labels, inertia, iterations, converged."""
+    n, d1 = X1.shape
+    d, (B, k, _) = d1 - 1, Cs.shape
+    kp = -(-k // 32) * 32                          # rows of a multiple of 32 reduce fast
+    dev = X1.device
+    rank = torch.arange(kp, 0, -1, dtype=X1.dtype, device=dev)
+    Xw = (X1 if w is None else X1 * w[:, None]).double().repeat(B, 1)   # (B·n, d + 1): the rows once per start
+    offs = torch.arange(B, device=dev)[:, None] * kp
+    def assign(C):                                 # labels (B, n) and |c|² − 2c·x at the nearest centre
+        Ca = X1.new_zeros(B, kp, d1)
+        Ca[:, :k, :d], Ca[:, :k, d], Ca[:, k:, d] = -2 * C, (C * C).sum(2), torch.finfo(X1.dtype).max / 8
+        D = (X1 @ Ca.view(B * kp, d1).T).view(n, B, kp)
+        v = D.amin(2)
+        return (kp - D.eq_(v[..., None]).mul_(rank).amax(2)).long().T.contiguous(), v.T   # the first centre at the minimum
+    C = Cs.clone()
+    S_all = torch.zeros(B * kp, d1, dtype=torch.float64, device=dev)
+    n_iter = torch.full((B,), max_iter, dtype=torch.long)
+    active = torch.ones(B, dtype=torch.bool, device=dev)
+    strict, converged, old = active.clone().zero_(), active.clone().zero_(), None
+    for it in range(1, max_iter + 1):
+        labels, v = assign(C)
+        if old is not None:
+            stop = active & (labels == old).all(1)  # no label changed: those centres are final
+            strict |= stop; converged |= stop; n_iter[stop.cpu()] = it; active &= ~stop
+        if not bool(active.any()): break
+        flat = (labels + offs).view(-1)            # (B·n,): start b's centre j is row b·kp + j of the sums
+        if old is None: S_all.index_add_(0, flat, Xw)
+        else:                                      # move only the points that changed cluster
+            moved = (labels != old).view(-1).nonzero()[:, 0]
+            xm = Xw[moved]
+            S_all.index_add_(0, flat[moved], xm); S_all.index_add_(0, (old + offs).view(-1)[moved], -xm)
+        old = labels
+        S = S_all.view(B, kp, d1)[:, :k]
+        N = S[..., d]
+        C_new = (S[..., :d] / N.clamp(min=1e-300)[..., None]).to(X1.dtype)
+        for b in (N <= 0).any(1).nonzero()[:, 0].tolist():   # re-seed empty clusters at the points worst explained
+            empty = (N[b] <= 0).nonzero()[:, 0]
+            C_new[b, empty] = X1[(v[b] + x2).topk(len(empty)).indices, :d]
+        if spherical: C_new = torch.nn.functional.normalize(C_new, dim=2)
+        shift = ((C_new - C)**2).sum((1, 2))
+        C = torch.where(active[:, None, None], C_new, C)
+        stop = active & (shift <= tol_abs)
+        converged |= stop; n_iter[stop.cpu()] = it; active &= ~stop
+        if not bool(active.any()): break
+    labels, v = assign(C)                          # labels for the final centres
+    d2 = (v + x2).clamp_(min=0)
+    inertia = (d2 if w is None else d2 * w).sum(1, dtype=torch.float64)
+    return [(C[b], labels[b], float(inertia[b]), int(n_iter[b]), bool(converged[b])) for b in range(B)]
+
 # %% ../nbs/05_kmeans.ipynb #e31b021e
 def kmeans(X, # (n, d) points: numpy, torch (any device) or array-like
            n_clusters:int, # k, the number of clusters
@@ -343,11 +398,17 @@ def kmeans(X, # (n, d) points: numpy, torch (any device) or array-like
     x2, X1 = _shift_pass(X, mean, memory_budget, keep=True)   # the norms and the shifted copy, made once for all starts
     tol_abs = tol * float(x2.sum(dtype=torch.float64)) / X.numel()   # tol × the mean variance per feature
     g = get_generator(random_state, X.device)
-    best = None
+    starts = []
     for _ in range(n_init):
         C0 = _init_centers(X, mean, x2, k, init, g, w, memory_budget)
-        if spherical: C0 = torch.nn.functional.normalize(C0, dim=1)
-        run = _lloyd(X, mean, x2, C0, w, max_iter, tol_abs, spherical, memory_budget, X1)
+        starts.append(torch.nn.functional.normalize(C0, dim=1) if spherical else C0)
+    kp = -(-k // 32) * 32
+    if BATCH_STARTS and n_init > 1 and X1 is not None and len(X) * n_init * kp <= tile_elems(X, memory_budget, TILE_ELEMS) \
+            and len(X) * n_init * (X.shape[1] + 1) * 8 <= check_memory_budget(memory_budget):   # small data: all starts at once
+        runs = _lloyd_many(X1, x2, torch.stack(starts), w, max_iter, tol_abs, spherical)
+    else: runs = (_lloyd(X, mean, x2, C0, w, max_iter, tol_abs, spherical, memory_budget, X1) for C0 in starts)
+    best = None
+    for run in runs:
         if best is None or run[2] < best[2]: best = run
     C, labels, inertia, n_iter, converged = best
     if not converged: warnings.warn(f"kmeans did not converge in max_iter={max_iter} iterations; raise max_iter or tol", ConvergenceWarning)
