@@ -1,6 +1,6 @@
 """Checks on the project as a whole: the package is what the notebooks export, the notebooks are clean,
 the README is generated from index.ipynb, CI runs the README's test command, and the runtime package needs
-neither nbdev nor JAX."""
+neither nbdev nor JAX, and nbdev's documentation processors run every notebook."""
 import configparser, json, re, shlex, shutil, subprocess, sys, textwrap
 from pathlib import Path
 
@@ -113,3 +113,32 @@ def test_blocker_blocks():
     "The check above can fail: with the blocker on, importing nbdev is an ImportError."
     out = subprocess.run([sys.executable, '-c', BLOCKER + 'import nbdev'], capture_output=True, text=True)
     assert out.returncode != 0 and "No module named 'nbdev'" in out.stderr
+
+
+def _run_doc_processors(nbs_dir):
+    "nbdev's documentation processors (what `nbdev_proc_nbs` and the Pages workflow run) on every notebook in `nbs_dir`."
+    import os
+    from execnb.nbio import read_nb
+    from nbdev.processors import FilterDefaults
+    old_cwd, old_in_test = os.getcwd(), os.environ.get('IN_TEST')
+    os.environ['IN_TEST'] = '1'
+    try:
+        os.chdir(nbs_dir)
+        for p in sorted(Path(nbs_dir).glob('*.ipynb')): FilterDefaults()(read_nb(p))
+    finally:
+        os.chdir(old_cwd)
+        if old_in_test is None: os.environ.pop('IN_TEST', None)
+        else: os.environ['IN_TEST'] = old_in_test
+
+
+def test_doc_processors_run_every_notebook(tmp_path):
+    """The doc build executes every cell that imports something; a cell that also uses names from cells it does not run
+    stops it. Every notebook must go through, and a notebook with such a cell must not."""
+    _run_doc_processors(ROOT / 'nbs')
+    bad = tmp_path / 'nbs'; bad.mkdir()
+    code = lambda i, src: {'cell_type': 'code', 'execution_count': None, 'id': f'a{i}', 'metadata': {}, 'outputs': [], 'source': src}
+    nb = {'cells': [code(0, ['#| default_exp mixed']), code(1, ['x = 1']), code(2, ['#| export\n', 'def f(): return 1']),
+                    code(3, ['import math\n', 'print(math.sqrt(x))'])],   # x comes from a cell the doc build does not run
+          'metadata': {'kernelspec': {'display_name': 'Python 3', 'language': 'python', 'name': 'python3'}}, 'nbformat': 4, 'nbformat_minor': 5}
+    (bad / 'mixed.ipynb').write_text(json.dumps(nb))
+    with pytest.raises(Exception): _run_doc_processors(bad)
