@@ -153,20 +153,19 @@ def _groups(C) -> torch.Tensor:
     perm = torch.full((t * GROUP,), -1, dtype=torch.long)
     if t == 1: perm[:k] = torch.arange(k); return perm.to(C.device)
     Cc = C.double().cpu()
-    G = Cc[:1].clone()
-    for _ in range(1, t): G = torch.cat([G, Cc[torch.cdist(Cc, G).amin(1).argmax()][None]])   # farthest-point start
-    for _ in range(10):
-        a = torch.cdist(Cc, G).argmin(1)
-        G = torch.stack([Cc[a == j].mean(0) if (a == j).any() else G[j] for j in range(t)])
+    with warnings.catch_warnings():                 # a few Lloyd steps on the centres themselves are enough
+        warnings.simplefilter('ignore', ConvergenceWarning)
+        G = kmeans(Cc, t, init='farthest', n_init=1, max_iter=10, random_state=0).centers
     centre, slot = linear_sum_assignment((torch.cdist(Cc, G)**2).repeat_interleave(GROUP, 1).numpy())
     perm[torch.as_tensor(slot)] = torch.as_tensor(centre)
     return perm.to(C.device)
 
-def _rows(X, X1, mean, idx):
-    "[x − mean | 1] for the rows `idx` (a slice or an index tensor): from the shifted copy X1, or shifted now."
+def _rows(X, X1, mean, idx, buf):
+    """[x − mean | 1] for the rows `idx` (a slice or an index tensor): from the shifted copy X1, or shifted now into
+    the reused tile buffer buf['X'] (its last column holds the ones)."""
     if X1 is not None: return X1[idx] if isinstance(idx, slice) else X1.index_select(0, idx)
     Xs = X[idx] if isinstance(idx, slice) else X.index_select(0, idx)
-    out = Xs.new_ones(len(Xs), Xs.shape[1] + 1)
+    out = buf['X'][:len(Xs)]
     torch.sub(Xs, mean, out=out[:, :-1])
     return out
 
@@ -211,14 +210,14 @@ def _lloyd_pass(X, X1, mean, x2, Ca, w, labels, S, buf, first=False, full=False,
         if 2 * len(cand) <= n:                     # else a plain pass is cheaper than gathering the rows
             for s in tiles(len(cand), buf['rows']):
                 idx = cand[s]
-                Xt, old = _rows(X, X1, mean, idx), labels[idx]
+                Xt, old = _rows(X, X1, mean, idx, buf), labels[idx]
                 l, moved, un, lbn = _assign_rows(Xt, Ca, old, buf, x2[idx])
                 labels[idx], u[idx], lb[:, idx] = l, un, lbn.T
                 changed += len(moved)
                 if len(moved): _move(S, Xt[moved], None if w is None else w[idx][moved], l[moved], old[moved])
             return changed
     for s in tiles(n, buf['rows']):
-        Xt = _rows(X, X1, mean, s)
+        Xt = _rows(X, X1, mean, s, buf)
         old = None if first else labels[s].clone()
         l, moved, bu, blb = _assign_rows(Xt, Ca, None if full else old, buf, None if bnd is None else x2[s])
         if moved is None and not first: moved = (l != old).nonzero()[:, 0]
@@ -233,10 +232,10 @@ def _lloyd_pass(X, X1, mean, x2, Ca, w, labels, S, buf, first=False, full=False,
     if bnd is not None: bnd['ready'] = True
     return changed
 
-def _sq_to_own(X, X1, mean, x2, Ca, labels, rows):
+def _sq_to_own(X, X1, mean, x2, Ca, labels, buf):
     "Each point's squared distance to its own centre (to re-seed empty clusters)."
     out = torch.empty_like(x2)
-    for s in tiles(len(x2), rows): out[s] = (_rows(X, X1, mean, s) * Ca[labels[s]]).sum(1)
+    for s in tiles(len(x2), buf['rows']): out[s] = (_rows(X, X1, mean, s, buf) * Ca[labels[s]]).sum(1)
     return out.add_(x2).clamp_(min=0)
 
 def _lloyd(X, mean, x2, C, w, max_iter:int, tol_abs:float, spherical:bool=False, memory_budget=None, X1=None, bounds:bool=True):
@@ -250,13 +249,14 @@ def _lloyd(X, mean, x2, C, w, max_iter:int, tol_abs:float, spherical:bool=False,
     Cs = X.new_zeros(kp, d); Cs[valid] = C[perm[valid]]
     rows = _tile_rows(n, max(kp, d + 1), X, memory_budget)
     buf = dict(rows=rows, D=X.new_empty(rows * kp), offs=torch.arange(rows, device=X.device) * kp,
+               X=X.new_ones(rows, d + 1) if X1 is None else None,
                rank=torch.arange(kp, 0, -1, dtype=X.dtype, device=X.device))   # kp, ..., 1: the first minimum ranks highest
     def stacked(Cs):                                # [−2c | |c|²]; padding slots that are never nearest
         Ca = X.new_zeros(kp, d + 1)
         Ca[:, :d], Ca[:, d] = -2 * Cs, (Cs * Cs).sum(1)
         Ca[~valid, d] = torch.finfo(X.dtype).max / 8
         return Ca
-    bounds = bounds and n > rows and n * (t + 1) * X.element_size() <= check_memory_budget(memory_budget) // 4
+    bounds = bounds and n > rows and n * (t + 1) * X.element_size() <= check_memory_budget(memory_budget) // 4   # a quarter of the budget at most
     labels = torch.zeros(n, dtype=torch.long, device=X.device)
     S = torch.zeros(kp, d + 1, dtype=torch.float64, device=X.device)   # the sums of the clusters' points
     moves = torch.zeros(2, kp, d + 1, dtype=torch.float64, device=X.device)   # what joined and left, in one pass
@@ -274,7 +274,7 @@ def _lloyd(X, mean, x2, C, w, max_iter:int, tol_abs:float, spherical:bool=False,
         C_new[~valid] = 0
         empty = ((N <= 0) & valid).nonzero()[:, 0]
         if len(empty):                                             # re-seed at the points worst explained
-            C_new[empty] = X[_sq_to_own(X, X1, mean, x2, Ca, labels, rows).topk(len(empty)).indices] - mean
+            C_new[empty] = X[_sq_to_own(X, X1, mean, x2, Ca, labels, buf).topk(len(empty)).indices] - mean
         if spherical: C_new[valid] = torch.nn.functional.normalize(C_new[valid], dim=1)
         if bnd is not None:
             bnd['delta'] = (C_new - Cs).norm(dim=1)
@@ -324,7 +324,7 @@ def _lloyd_many(X1, x2, Cs, w, max_iter:int, tol_abs:float, spherical:bool=False
     scatter of the points that changed cluster. Per start, as `_lloyd` returns: centres, labels, inertia, iterations, converged."""
     n, d1 = X1.shape
     d, (B, k, _) = d1 - 1, Cs.shape
-    kp = -(-k // 32) * 32                          # rows of a multiple of 32 reduce fast
+    kp = -(-k // GROUP) * GROUP                    # rows of a multiple of 32 reduce fast
     dev = X1.device
     rank = torch.arange(kp, 0, -1, dtype=X1.dtype, device=dev)
     Xw = (X1 if w is None else X1 * w[:, None]).double().repeat(B, 1)   # (B·n, d + 1): the rows once per start
@@ -402,7 +402,7 @@ def kmeans(X, # (n, d) points: numpy, torch (any device) or array-like
     for _ in range(n_init):
         C0 = _init_centers(X, mean, x2, k, init, g, w, memory_budget)
         starts.append(torch.nn.functional.normalize(C0, dim=1) if spherical else C0)
-    kp = -(-k // 32) * 32
+    kp = -(-k // GROUP) * GROUP
     if BATCH_STARTS and n_init > 1 and X1 is not None and len(X) * n_init * kp <= tile_elems(X, memory_budget, TILE_ELEMS) \
             and len(X) * n_init * (X.shape[1] + 1) * 8 <= check_memory_budget(memory_budget):   # small data: all starts at once
         runs = _lloyd_many(X1, x2, torch.stack(starts), w, max_iter, tol_abs, spherical)
