@@ -195,13 +195,15 @@ def _move(S, Xt, w, to, fro=None):
     S[0].index_add_(0, to, xw)
     if fro is not None: S[1].index_add_(0, fro, xw)   # (index_add_ with alpha=-1 was 4x slower here)
 
-NATIVE = True   # the compiled loop of 05a wherever it can run (CPU, float32 or float64, with the shifted copy X1); False: the PyTorch pass
+NATIVE = True   # the compiled loop of 05a wherever it can run (CPU, float32 or float64, contiguous); False: the PyTorch pass
 
-def _native_pass(X1, x2, Ca, w, labels, S, first, bnd):
+def _native_ok(X) -> bool: return NATIVE and X.is_contiguous() and _native.usable(X)
+
+def _native_pass(X, mean, x2, Ca, w, labels, S, first, bnd):
     "The pass in 05a's compiled loop: the same labels, sums and bounds as the PyTorch pass, with the bound test fused in."
     b = {} if bnd is None else dict(x2=x2, u=bnd['u'], lb=bnd['lb'])
     if bnd is not None and bnd['ready']: b.update(delta=bnd['delta'], Delta=bnd['Delta'])
-    changed = _native.lloyd_pass(X1, Ca.T.contiguous(), labels, S, first=first, w=w, group=GROUP, **b)
+    changed = _native.lloyd_pass(X, mean, Ca.T.contiguous(), labels, S, first=first, w=w, group=GROUP, **b)
     if bnd is not None: bnd['ready'] = True
     return changed
 
@@ -211,7 +213,7 @@ def _lloyd_pass(X, X1, mean, x2, Ca, w, labels, S, buf, first=False, full=False,
     that changed cluster.
     `first`: no labels yet. `full`: most points will move, skip the old-label check. `bnd`: the bounds (u, lb, and
     the centres' moves delta, Delta) — when ready, only the rows they cannot clear are computed. Returns the points that changed."""
-    if NATIVE and X1 is not None and _native.usable(X1): return _native_pass(X1, x2, Ca, w, labels, S, first, bnd)
+    if _native_ok(X): return _native_pass(X, mean, x2, Ca, w, labels, S, first, bnd)
     n = len(X)
     changed = 0
     if bnd is not None and bnd['ready']:
@@ -406,18 +408,19 @@ def kmeans(X, # (n, d) points: numpy, torch (any device) or array-like
     w = _check_weight(sample_weight, len(X), X)
     spherical = metric == 'cosine'
     if spherical: X = torch.nn.functional.normalize(X, dim=1)     # unit rows: distance² = 2 − 2 cos
+    if NATIVE and _native.usable(X): X = X.contiguous()          # the compiled loop reads rows in place
     mean = torch.zeros(X.shape[1], dtype=X.dtype, device=X.device) if spherical else X.sum(0) / len(X)
-    x2, X1 = _shift_pass(X, mean, memory_budget, keep=True)   # the norms and the shifted copy, made once for all starts
+    kp = -(-k // GROUP) * GROUP
+    small = BATCH_STARTS and n_init > 1 and len(X) * n_init * kp <= tile_elems(X, memory_budget, TILE_ELEMS) \
+            and len(X) * n_init * (X.shape[1] + 1) * 8 <= check_memory_budget(memory_budget)   # small data: all starts at once
+    x2, X1 = _shift_pass(X, mean, memory_budget, keep=small or not _native_ok(X))   # the norms, and the shifted copy where it is read
     tol_abs = tol * float(x2.sum(dtype=torch.float64)) / X.numel()   # tol × the mean variance per feature
     g = get_generator(random_state, X.device)
     starts = []
     for _ in range(n_init):
         C0 = _init_centers(X, mean, x2, k, init, g, w, memory_budget)
         starts.append(torch.nn.functional.normalize(C0, dim=1) if spherical else C0)
-    kp = -(-k // GROUP) * GROUP
-    if BATCH_STARTS and n_init > 1 and X1 is not None and len(X) * n_init * kp <= tile_elems(X, memory_budget, TILE_ELEMS) \
-            and len(X) * n_init * (X.shape[1] + 1) * 8 <= check_memory_budget(memory_budget):   # small data: all starts at once
-        runs = _lloyd_many(X1, x2, torch.stack(starts), w, max_iter, tol_abs, spherical)
+    if small and X1 is not None: runs = _lloyd_many(X1, x2, torch.stack(starts), w, max_iter, tol_abs, spherical)
     else: runs = (_lloyd(X, mean, x2, C0, w, max_iter, tol_abs, spherical, memory_budget, X1) for C0 in starts)
     best = None
     for run in runs:

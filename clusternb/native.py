@@ -24,15 +24,25 @@ SOURCE = r"""
 #define VB 32
 #define R 4     /* rows per block: 4 rows x 2 vectors of centres = 8 accumulators, enough to hide the FMA latency */
 
+/* One Lloyd assignment over the n rows of X (n x d, row-major): each row, shifted to x1 = [x - mean | 1], against the
+   centres CaT = [-2c | |c|^2] transposed (d + 1 x kp, kp a multiple of two vectors), D = x1 . c = |c|^2 - 2 c.(x - mean).
+   labels: in and out (first: there are none yet).  sums: 2 x kp x (d + 1) doubles, the weighted rows x1 that joined (0)
+   and left (1) each centre, added to.  w: weights or NULL.  x2, u, lb: NULL, or |x - mean|^2 in and the bounds out --
+   u the distance to the own centre, lb (kp / group rows of ldlb) the distance to the nearest other centre in each group.
+   delta, Delta: NULL, or the centres' and the groups' largest moves: move the bounds first and skip the rows they clear.
+   D: scratch for R x (kp + d + 1) numbers.  computed: the number of rows given distances is added to it.
+   Returns the number of rows whose label changed. */
 #define DEFINE_PASS(NAME, T, VMIN, MASK)                                                                \
 typedef T NAME##_v __attribute__((vector_size(VB)));                                                   \
 typedef T NAME##_u __attribute__((vector_size(VB), aligned(sizeof(T))));   /* unaligned loads */        \
-int64_t NAME(const T *X1, int64_t n, int64_t d1, const T *CaT, int64_t kp, int64_t *labels, int first,  \
-             const T *w, double *sums, const T *x2, T *u, T *lb, int64_t ldlb, int64_t group,          \
+int64_t NAME(const T *X, const T *mean, int64_t n, int64_t d, const T *CaT, int64_t kp, int64_t *labels, \
+             int first, const T *w, double *sums, const T *x2, T *u, T *lb, int64_t ldlb, int64_t group, \
              const T *delta, const T *Delta, T *D, int64_t *computed)                                  \
 {                                                                                                      \
     typedef NAME##_v V; typedef NAME##_u U; enum { L = VB / sizeof(T) };                               \
+    const int64_t d1 = d + 1;                                                                          \
     double *join = sums, *left = sums + kp * d1;                                                       \
+    T *xs = D + R * kp;                           /* the block's rows, shifted: [x - mean | 1] */      \
     int64_t changed = 0, ng = kp / group, blk[R];                                                      \
     V mz, inf;                                                                                         \
     for (int j = 0; j < L; j++) { mz[j] = -0.0; inf[j] = INFINITY; }   /* x + mz broadcasts x exactly */ \
@@ -50,7 +60,12 @@ int64_t NAME(const T *X1, int64_t n, int64_t d1, const T *CaT, int64_t kp, int64
         if (nb == 0) break;                                                                            \
         *computed += nb;                                                                               \
         const T *x[R]; V mn[R];                                                                        \
-        for (int r = 0; r < R; r++) { x[r] = X1 + blk[r < nb ? r : 0] * d1; mn[r] = inf; }            \
+        for (int r = 0; r < R; r++) {                                                                  \
+            const T *xi = X + blk[r < nb ? r : 0] * d;                                                 \
+            T *o = xs + r * d1;                                                                        \
+            for (int64_t t = 0; t < d; t++) o[t] = xi[t] - mean[t];                                    \
+            o[d] = 1; x[r] = o; mn[r] = inf;                                                           \
+        }                                                                                              \
         for (int64_t jb = 0; jb < kp; jb += 2 * L) {  /* D = [x - mean | 1] . [-2c | |c|^2], 2L centres at a time */ \
             V a[R][2];                                                                                 \
             for (int r = 0; r < R; r++) a[r][0] = a[r][1] = (V){0};                                    \
@@ -106,7 +121,7 @@ DEFINE_PASS(lloyd_pass_f64, double, __builtin_ia32_minpd256, MASK_D)
 
 # %% ../nbs/05a_lloyd_kernel.ipynb #f1c792d9
 CFLAGS = ('-O3', '-mavx2', '-mfma', '-shared', '-fPIC')
-_ARGS = [ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64, ctypes.c_void_p, ctypes.c_int64, ctypes.c_void_p, ctypes.c_int,
+_ARGS = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64, ctypes.c_void_p, ctypes.c_int64, ctypes.c_void_p, ctypes.c_int,
          ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64,
          ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p]
 _state, _lock = {}, threading.Lock()
@@ -172,19 +187,21 @@ def usable(X) -> bool:
     "Whether the compiled pass can take `X`: a CPU tensor of float32 or float64, and the loop compiled here."
     return X.device.type == 'cpu' and X.dtype in (torch.float32, torch.float64) and _lib() is not None
 
-def _check(X1, CaT, labels, sums, group, *opt):
-    n, d1 = X1.shape
-    kp = CaT.shape[1] if CaT.dim() == 2 else -1
-    if not usable(X1) or not X1.is_contiguous(): raise ValueError('X1 must be a contiguous CPU float32 or float64 tensor, with the compiled loop available')
-    if CaT.shape != (d1, kp) or CaT.dtype != X1.dtype or not CaT.is_contiguous() or kp % 16 or kp % group:
-        raise ValueError(f'CaT must be a contiguous ({d1}, k) tensor of X1\'s dtype with k a multiple of 16 and of group={group}; got {tuple(CaT.shape)}')
+def _check(X, mean, CaT, labels, sums, group, *opt):
+    n, d = X.shape
+    d1, kp = d + 1, CaT.shape[1] if CaT.dim() == 2 else -1
+    if not usable(X) or not X.is_contiguous(): raise ValueError('X must be a contiguous CPU float32 or float64 tensor, with the compiled loop available')
+    if mean.shape != (d,) or mean.dtype != X.dtype or not mean.is_contiguous(): raise ValueError(f"mean must be a contiguous tensor of X's dtype and shape ({d},)")
+    if CaT.shape != (d1, kp) or CaT.dtype != X.dtype or not CaT.is_contiguous() or kp % 16 or kp % group:
+        raise ValueError(f"CaT must be a contiguous ({d1}, k) tensor of X's dtype with k a multiple of 16 and of group={group}; got {tuple(CaT.shape)}")
     if labels.shape != (n,) or labels.dtype != torch.int64 or not labels.is_contiguous(): raise ValueError(f'labels must be a contiguous int64 tensor of shape ({n},)')
     if sums.shape != (2, kp, d1) or sums.dtype != torch.float64 or not sums.is_contiguous(): raise ValueError(f'sums must be a contiguous float64 tensor of shape (2, {kp}, {d1})')
     for name, t, shape in opt:
-        if t is not None and (t.shape != shape or t.dtype != X1.dtype or not t.is_contiguous()):
-            raise ValueError(f"{name} must be a contiguous tensor of X1's dtype and shape {shape}")
+        if t is not None and (t.shape != shape or t.dtype != X.dtype or not t.is_contiguous()):
+            raise ValueError(f"{name} must be a contiguous tensor of X's dtype and shape {shape}")
 
-def lloyd_pass(X1, # (n, d + 1) [x − mean | 1], contiguous
+def lloyd_pass(X, # (n, d) points, contiguous
+               mean, # (d,) the shift: the loop works on [x − mean | 1]
                CaT, # (d + 1, k) [−2c | |c|²] transposed, k a multiple of 16 and of `group`
                labels, # (n,) int64 labels, updated in place (ignored when `first`)
                sums, # (2, k, d + 1) float64: the (weighted) rows that joined and that left each centre are added here
@@ -197,19 +214,19 @@ def lloyd_pass(X1, # (n, d + 1) [x − mean | 1], contiguous
                computed=None, # a (1,) int64 tensor: the number of rows that got distances is added to it
               ) -> int:
     "One Lloyd assignment in the compiled loop: the labels and sums updated, the number of points that changed cluster returned."
-    n, d1 = X1.shape
+    n, d = X.shape
     kp, g = CaT.shape[-1], CaT.shape[-1] // group
-    _check(X1, CaT, labels, sums, group, ('w', w, (n,)), ('x2', x2, (n,)), ('u', u, (n,)), ('lb', lb, (g, n)), ('delta', delta, (kp,)), ('Delta', Delta, (g,)))
+    _check(X, mean, CaT, labels, sums, group, ('w', w, (n,)), ('x2', x2, (n,)), ('u', u, (n,)), ('lb', lb, (g, n)), ('delta', delta, (kp,)), ('Delta', Delta, (g,)))
     if (u is None) != (lb is None) or (u is not None and x2 is None) or (delta is not None and (u is None or Delta is None)):
         raise ValueError('the bounds need x2, u and lb together, and delta with Delta on top of them')
-    f = _lib().lloyd_pass_f32 if X1.dtype == torch.float32 else _lib().lloyd_pass_f64
+    f = _lib().lloyd_pass_f32 if X.dtype == torch.float32 else _lib().lloyd_pass_f64
     parts = tiles(n, -(-n // max(1, min(torch.get_num_threads(), n // 4096))))
-    acc, scratch = sums.new_zeros(len(parts), *sums.shape), X1.new_empty(len(parts), 4 * kp)
+    acc, scratch = sums.new_zeros(len(parts), *sums.shape), X.new_empty(len(parts), 4 * (kp + d + 1))
     rows = torch.zeros(len(parts), dtype=torch.int64)
     ptr = lambda t, i=0: 0 if t is None else t.data_ptr() + i * t.element_size()
     def run(j):
         s = parts[j].start
-        return f(ptr(X1, s * d1), parts[j].stop - s, d1, ptr(CaT), kp, ptr(labels, s), int(first), ptr(w, s), ptr(acc[j]),
+        return f(ptr(X, s * d), ptr(mean), parts[j].stop - s, d, ptr(CaT), kp, ptr(labels, s), int(first), ptr(w, s), ptr(acc[j]),
                  ptr(x2, s), ptr(u, s), ptr(lb, s), n, group, ptr(delta), ptr(Delta), ptr(scratch[j]), ptr(rows, j))
     changed = run(0) if len(parts) == 1 else sum(_executor(len(parts)).map(run, range(len(parts))))
     sums += acc.sum(0)
