@@ -180,7 +180,9 @@ _pool = {}
 
 def _executor(T:int) -> ThreadPoolExecutor:
     key = (os.getpid(), T)                              # a pool does not survive a fork
-    if _pool.get('key') != key: _pool['key'], _pool['ex'] = key, ThreadPoolExecutor(T, thread_name_prefix='clusternb')
+    if _pool.get('key') != key:
+        if 'ex' in _pool and _pool['key'][0] == key[0]: _pool['ex'].shutdown(wait=False)   # the thread count changed
+        _pool['key'], _pool['ex'] = key, ThreadPoolExecutor(T, thread_name_prefix='clusternb')
     return _pool['ex']
 
 def usable(X) -> bool:
