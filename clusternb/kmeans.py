@@ -341,7 +341,7 @@ def _lloyd_many(X1, x2, Cs, w, max_iter:int, tol_abs:float, spherical:bool=False
     kp = -(-k // GROUP) * GROUP                    # rows of a multiple of 32 reduce fast
     dev = X1.device
     rank = torch.arange(kp, 0, -1, dtype=X1.dtype, device=dev)
-    Xw = (X1 if w is None else X1 * w[:, None]).double().repeat(B, 1)   # (B·n, d + 1): the rows once per start
+    Xw = (X1 if w is None else X1 * w[:, None]).double()   # (n, d + 1); row i of start b is flat index b·n + i
     offs = torch.arange(B, device=dev)[:, None] * kp
     def assign(C):                                 # labels (B, n) and |c|² − 2c·x at the nearest centre
         Ca = X1.new_zeros(B, kp, d1)
@@ -361,10 +361,11 @@ def _lloyd_many(X1, x2, Cs, w, max_iter:int, tol_abs:float, spherical:bool=False
             strict |= stop; converged |= stop; n_iter[stop.cpu()] = it; active &= ~stop
         if not bool(active.any()): break
         flat = (labels + offs).view(-1)            # (B·n,): start b's centre j is row b·kp + j of the sums
-        if old is None: S_all.index_add_(0, flat, Xw)
+        if old is None:
+            for b in range(B): S_all.index_add_(0, flat[b * n:(b + 1) * n], Xw)
         else:                                      # move only the points that changed cluster
             moved = (labels != old).view(-1).nonzero()[:, 0]
-            xm = Xw[moved]
+            xm = Xw[moved % n]
             S_all.index_add_(0, flat[moved], xm); S_all.index_add_(0, (old + offs).view(-1)[moved], -xm)
         old = labels
         S = S_all.view(B, kp, d1)[:, :k]
