@@ -31,7 +31,7 @@ SOURCE = r"""
    u the distance to the own centre, lb (kp / group rows of ldlb) the distance to the nearest other centre in each group.
    delta, Delta: NULL, or the centres' and the groups' largest moves: move the bounds first and skip the rows they clear.
    D: scratch for R x (kp + d + 1) numbers.  computed: the number of rows given distances is added to it.
-   Returns the number of rows whose label changed. */
+   Returns the number of rows whose label changed, or -1 at a label outside [0, kp) (the rows before it are done). */
 #define DEFINE_PASS(NAME, T, VMIN, MASK)                                                                \
 typedef T NAME##_v __attribute__((vector_size(VB)));                                                   \
 typedef T NAME##_u __attribute__((vector_size(VB), aligned(sizeof(T))));   /* unaligned loads */        \
@@ -50,6 +50,7 @@ int64_t NAME(const T *X, const T *mean, int64_t n, int64_t d, const T *CaT, int6
         int nb = 0;                                                                                    \
         while (nb < R && i < n) {                   /* the next R rows the bounds cannot clear */      \
             int64_t row = i++;                                                                         \
+            if (!first && (labels[row] < 0 || labels[row] >= kp)) return -1;   /* a label out of range */ \
             if (delta) {                                                                               \
                 T ub = u[row] += delta[labels[row]], m = INFINITY;                                     \
                 for (int64_t g = 0; g < ng; g++) { T b = lb[g * ldlb + row] -= Delta[g]; m = b < m ? b : m; } \
@@ -194,6 +195,7 @@ def _check(X, mean, CaT, labels, sums, group, *opt):
     d1, kp = d + 1, CaT.shape[1] if CaT.dim() == 2 else -1
     if not usable(X) or not X.is_contiguous(): raise ValueError('X must be a contiguous CPU float32 or float64 tensor, with the compiled loop available')
     if mean.shape != (d,) or mean.dtype != X.dtype or not mean.is_contiguous(): raise ValueError(f"mean must be a contiguous tensor of X's dtype and shape ({d},)")
+    if not (isinstance(group, int) and group > 0 and group % 8 == 0): raise ValueError(f'group must be a positive multiple of 8; got {group!r}')
     if CaT.shape != (d1, kp) or CaT.dtype != X.dtype or not CaT.is_contiguous() or kp % 16 or kp % group:
         raise ValueError(f"CaT must be a contiguous ({d1}, k) tensor of X's dtype with k a multiple of 16 and of group={group}; got {tuple(CaT.shape)}")
     if labels.shape != (n,) or labels.dtype != torch.int64 or not labels.is_contiguous(): raise ValueError(f'labels must be a contiguous int64 tensor of shape ({n},)')
@@ -230,7 +232,8 @@ def lloyd_pass(X, # (n, d) points, contiguous
         s = parts[j].start
         return f(ptr(X, s * d), ptr(mean), parts[j].stop - s, d, ptr(CaT), kp, ptr(labels, s), int(first), ptr(w, s), ptr(acc[j]),
                  ptr(x2, s), ptr(u, s), ptr(lb, s), n, group, ptr(delta), ptr(Delta), ptr(scratch[j]), ptr(rows, j))
-    changed = run(0) if len(parts) == 1 else sum(_executor(len(parts)).map(run, range(len(parts))))
+    out = [run(0)] if len(parts) == 1 else list(_executor(len(parts)).map(run, range(len(parts))))
+    if min(out) < 0: raise ValueError(f'labels must lie in [0, {kp}) (the number of centres)')
     sums += acc.sum(0)
     if computed is not None: computed += rows.sum()
-    return changed
+    return sum(out)
