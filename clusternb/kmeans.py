@@ -170,7 +170,7 @@ def _rows(X, X1, mean, idx, buf):
     torch.sub(Xs, mean, out=out[:, :-1])
     return out
 
-def _assign_rows(Xt, Ca, old, buf, x2=None):
+def _assign_rows(Xt, Ca, old, buf, x2=None, full=False):
     """Labels for the rows Xt = [x − mean | 1] against Ca = [−2c | |c|²], and the rows whose label is not `old`
     (None: every row is new). With x2 (the rows' |x − mean|²) also the bounds: the distance to the own centre and, per
     group of centres, the distance to the nearest other one."""
@@ -179,6 +179,10 @@ def _assign_rows(Xt, Ca, old, buf, x2=None):
     v = D.amin(1)                                  # min and argmin separately: amin is ~8× faster than min(dim)
     first_min = lambda M, m: (kp - M.eq_(m[:, None]).mul_(buf['rank']).amax(1)).long()   # the first centre at the minimum
     if old is None: l, moved = first_min(D if x2 is None else D.clone(), v), None
+    elif full:                                     # most rows move: all get the first minimum, but a row still at its old centre keeps it
+        keep = D.view(-1).take(old + buf['offs'][:r]) == v
+        l = torch.where(keep, old, first_min(D if x2 is None else D.clone(), v))
+        moved = (l != old).nonzero()[:, 0]
     else:
         moved = (D.view(-1).take(old + buf['offs'][:r]) != v).nonzero()[:, 0]   # is the old centre still at the minimum?
         l = old.clone()
@@ -203,7 +207,7 @@ def _native_pass(X, mean, x2, Ca, w, labels, S, first, bnd):
     "The pass in 05a's compiled loop: the same labels, sums and bounds as the PyTorch pass, with the bound test fused in."
     b = {} if bnd is None else dict(x2=x2, u=bnd['u'], lb=bnd['lb'])
     if bnd is not None and bnd['ready']: b.update(delta=bnd['delta'], Delta=bnd['Delta'])
-    changed = _native.lloyd_pass(X, mean, Ca.T.contiguous(), labels, S, first=first, w=w, group=GROUP, **b)
+    changed = _native.lloyd_pass(X, mean, Ca.T.contiguous(), labels, S, first=first, w=None if w is None else w.contiguous(), group=GROUP, **b)
     if bnd is not None: bnd['ready'] = True
     return changed
 
@@ -211,7 +215,7 @@ def _lloyd_pass(X, X1, mean, x2, Ca, w, labels, S, buf, first=False, full=False,
     """Assign every row of X − mean to its nearest row of Ca = [−2c | |c|²], updating `labels` and the sums `S`
     ((2, k, d + 1) float64: per-centre sums of [x − mean | 1], weighted, of the points that joined and left) for the points
     that changed cluster.
-    `first`: no labels yet. `full`: most points will move, skip the old-label check. `bnd`: the bounds (u, lb, and
+    `first`: no labels yet. `full`: most points will move, so every row gets an argmin (a row whose old centre ties keeps it). `bnd`: the bounds (u, lb, and
     the centres' moves delta, Delta) — when ready, only the rows they cannot clear are computed. Returns the points that changed."""
     if _native_ok(X): return _native_pass(X, mean, x2, Ca, w, labels, S, first, bnd)
     n = len(X)
@@ -233,8 +237,7 @@ def _lloyd_pass(X, X1, mean, x2, Ca, w, labels, S, buf, first=False, full=False,
     for s in tiles(n, buf['rows']):
         Xt = _rows(X, X1, mean, s, buf)
         old = None if first else labels[s].clone()
-        l, moved, bu, blb = _assign_rows(Xt, Ca, None if full else old, buf, None if bnd is None else x2[s])
-        if moved is None and not first: moved = (l != old).nonzero()[:, 0]
+        l, moved, bu, blb = _assign_rows(Xt, Ca, old, buf, None if bnd is None else x2[s], full=full)
         if first:
             changed += len(l)
             _move(S, Xt, None if w is None else w[s], l)
@@ -343,19 +346,22 @@ def _lloyd_many(X1, x2, Cs, w, max_iter:int, tol_abs:float, spherical:bool=False
     rank = torch.arange(kp, 0, -1, dtype=X1.dtype, device=dev)
     Xw = (X1 if w is None else X1 * w[:, None]).double()   # (n, d + 1); row i of start b is flat index b·n + i
     offs = torch.arange(B, device=dev)[:, None] * kp
-    def assign(C):                                 # labels (B, n) and |c|² − 2c·x at the nearest centre
+    def assign(C, old=None):                       # labels (B, n) and |c|² − 2c·x at the nearest centre
         Ca = X1.new_zeros(B, kp, d1)
         Ca[:, :k, :d], Ca[:, :k, d], Ca[:, k:, d] = -2 * C, (C * C).sum(2), torch.finfo(X1.dtype).max / 8
         D = (X1 @ Ca.view(B * kp, d1).T).view(n, B, kp)
         v = D.amin(2)
-        return (kp - D.eq_(v[..., None]).mul_(rank).amax(2)).long().T.contiguous(), v.T   # the first centre at the minimum
+        keep = None if old is None else D.gather(2, old.T[..., None])[..., 0] == v   # still at the old centre: keep it
+        labels = kp - D.eq_(v[..., None]).mul_(rank).amax(2)                        # else the first centre at the minimum
+        if keep is not None: labels = torch.where(keep, old.T, labels)
+        return labels.long().T.contiguous(), v.T
     C = Cs.clone()
     S_all = torch.zeros(B * kp, d1, dtype=torch.float64, device=dev)
     n_iter = torch.full((B,), max_iter, dtype=torch.long)
     active = torch.ones(B, dtype=torch.bool, device=dev)
     strict, converged, old = active.clone().zero_(), active.clone().zero_(), None
     for it in range(1, max_iter + 1):
-        labels, v = assign(C)
+        labels, v = assign(C, old)
         if old is not None:
             stop = active & (labels == old).all(1)  # no label changed: those centres are final
             strict |= stop; converged |= stop; n_iter[stop.cpu()] = it; active &= ~stop
@@ -380,7 +386,7 @@ def _lloyd_many(X1, x2, Cs, w, max_iter:int, tol_abs:float, spherical:bool=False
         stop = active & (shift <= tol_abs)
         converged |= stop; n_iter[stop.cpu()] = it; active &= ~stop
         if not bool(active.any()): break
-    labels, v = assign(C)                          # labels for the final centres
+    labels, v = assign(C, old)                     # labels for the final centres
     d2 = (v + x2).clamp_(min=0)
     inertia = (d2 if w is None else d2 * w).sum(1, dtype=torch.float64)
     return [(C[b], labels[b], float(inertia[b]), int(n_iter[b]), bool(converged[b])) for b in range(B)]
@@ -415,7 +421,9 @@ def kmeans(X, # (n, d) points: numpy, torch (any device) or array-like
     small = BATCH_STARTS and n_init > 1 and len(X) * n_init * kp <= tile_elems(X, memory_budget, TILE_ELEMS) \
             and len(X) * n_init * (X.shape[1] + 1) * 8 <= check_memory_budget(memory_budget)   # small data: all starts at once
     x2, X1 = _shift_pass(X, mean, memory_budget, keep=small or not _native_ok(X))   # the norms, and the shifted copy where it is read
-    tol_abs = tol * float(x2.sum(dtype=torch.float64)) / X.numel()   # tol × the mean variance per feature
+    total = float(x2.sum(dtype=torch.float64))
+    if not math.isfinite(total): raise ValueError(f"X has values too large for {X.dtype}: its sums or squares overflow; rescale it, or pass float64")
+    tol_abs = tol * total / X.numel()                              # tol × the mean variance per feature
     g = get_generator(random_state, X.device)
     starts = []
     for _ in range(n_init):

@@ -31,7 +31,7 @@ SOURCE = r"""
    u the distance to the own centre, lb (kp / group rows of ldlb) the distance to the nearest other centre in each group.
    delta, Delta: NULL, or the centres' and the groups' largest moves: move the bounds first and skip the rows they clear.
    D: scratch for R x (kp + d + 1) numbers.  computed: the number of rows given distances is added to it.
-   Returns the number of rows whose label changed, or -1 at a label outside [0, kp) (the rows before it are done). */
+   Returns the number of rows whose label changed; -1 at a label outside [0, kp), -2 at a distance that is NaN. */
 #define DEFINE_PASS(NAME, T, VMIN, MASK)                                                                \
 typedef T NAME##_v __attribute__((vector_size(VB)));                                                   \
 typedef T NAME##_u __attribute__((vector_size(VB), aligned(sizeof(T))));   /* unaligned loads */        \
@@ -85,10 +85,12 @@ int64_t NAME(const T *X, const T *mean, int64_t n, int64_t d, const T *CaT, int6
             const T *Dr = D + r * kp;                                                                  \
             T v = mn[r][0];                                                                            \
             for (int j = 1; j < L; j++) v = mn[r][j] < v ? mn[r][j] : v;                               \
+            if (v != v) return -2;                        /* NaN distances: the data overflow T */    \
             if (old >= 0 && Dr[old] <= v) l = old;        /* the old centre is still a nearest: keep it */ \
             else {                                        /* else the first centre at the minimum */   \
-                V vv = v + mz; int64_t j = 0; int m;                                                   \
-                while (!(m = MASK(*(const U *)(Dr + j) == vv))) j += L;                                \
+                V vv = v + mz; int64_t j = 0; int m = 0;                                               \
+                while (j < kp && !(m = MASK(*(const U *)(Dr + j) == vv))) j += L;                      \
+                if (!m) return -2;                                                                     \
                 l = j + __builtin_ctz(m);                                                              \
             }                                                                                          \
             if (u) {                                      /* exact bounds again: own, nearest other per group */ \
@@ -141,6 +143,7 @@ def _compile(cc:list, path:Path):
         Path(src).write_text(SOURCE)
         r = subprocess.run([*cc, *CFLAGS, '-o', tmp, src], capture_output=True, text=True, timeout=120)
         if r.returncode: return f"{' '.join(cc)} failed: {(r.stderr or r.stdout).strip()[-400:]}"
+        os.chmod(tmp, 0o755)                            # mkstemp made it private; others sharing the cache load it too
         os.replace(tmp, path)
     finally:
         for f in (tmp, src):
@@ -157,7 +160,11 @@ def _build():
     path = cache_dir() / f"lloyd-{hashlib.sha256(chr(0).join([SOURCE, *cc, *CFLAGS]).encode()).hexdigest()[:16]}.so"
     try:
         if not path.exists() and (err := _compile(cc, path)): return None, err
-        lib = ctypes.CDLL(str(path))
+        try: lib = ctypes.CDLL(str(path))
+        except OSError:                                 # a broken file (a full disk, say): build it again, once
+            path.unlink()
+            if err := _compile(cc, path): return None, err
+            lib = ctypes.CDLL(str(path))
     except (OSError, subprocess.SubprocessError) as e: return None, f'{type(e).__name__}: {e}'
     for f in (lib.lloyd_pass_f32, lib.lloyd_pass_f64): f.restype, f.argtypes = ctypes.c_int64, _ARGS
     return lib, str(path)
@@ -180,11 +187,11 @@ def _forget():
 _pool = {}
 
 def _executor(T:int) -> ThreadPoolExecutor:
-    key = (os.getpid(), T)                              # a pool does not survive a fork
-    if _pool.get('key') != key:
-        if 'ex' in _pool and _pool['key'][0] == key[0]: _pool['ex'].shutdown(wait=False)   # the thread count changed
-        _pool['key'], _pool['ex'] = key, ThreadPoolExecutor(T, thread_name_prefix='clusternb')
-    return _pool['ex']
+    "A pool of at least T threads, shared by all calls: made anew after a fork, replaced by a larger one when T grows (never shut down under another call)."
+    with _lock:
+        if _pool.get('pid') != os.getpid() or _pool['size'] < T:
+            _pool.update(pid=os.getpid(), size=T, ex=ThreadPoolExecutor(T, thread_name_prefix='clusternb'))
+        return _pool['ex']
 
 def usable(X) -> bool:
     "Whether the compiled pass can take `X`: a CPU tensor of float32 or float64, and the loop compiled here."
@@ -223,6 +230,8 @@ def lloyd_pass(X, # (n, d) points, contiguous
     _check(X, mean, CaT, labels, sums, group, ('w', w, (n,)), ('x2', x2, (n,)), ('u', u, (n,)), ('lb', lb, (g, n)), ('delta', delta, (kp,)), ('Delta', Delta, (g,)))
     if (u is None) != (lb is None) or (u is not None and x2 is None) or (delta is not None and (u is None or Delta is None)):
         raise ValueError('the bounds need x2, u and lb together, and delta with Delta on top of them')
+    if first and delta is not None: raise ValueError('delta and Delta move bounds from an earlier pass; a first pass has none')
+    if n == 0: return 0
     f = _lib().lloyd_pass_f32 if X.dtype == torch.float32 else _lib().lloyd_pass_f64
     parts = tiles(n, -(-n // max(1, min(torch.get_num_threads(), n // 4096))))
     acc, scratch = sums.new_zeros(len(parts), *sums.shape), X.new_empty(len(parts), 4 * (kp + d + 1))
@@ -233,7 +242,8 @@ def lloyd_pass(X, # (n, d) points, contiguous
         return f(ptr(X, s * d), ptr(mean), parts[j].stop - s, d, ptr(CaT), kp, ptr(labels, s), int(first), ptr(w, s), ptr(acc[j]),
                  ptr(x2, s), ptr(u, s), ptr(lb, s), n, group, ptr(delta), ptr(Delta), ptr(scratch[j]), ptr(rows, j))
     out = [run(0)] if len(parts) == 1 else list(_executor(len(parts)).map(run, range(len(parts))))
-    if min(out) < 0: raise ValueError(f'labels must lie in [0, {kp}) (the number of centres)')
+    if -1 in out: raise ValueError(f'labels must lie in [0, {kp}) (the number of centres)')
+    if -2 in out: raise ValueError(f'a distance is NaN: X, mean or CaT hold a NaN or values too large for {X.dtype} (rescale the data, or use float64)')
     sums += acc.sum(0)
     if computed is not None: computed += rows.sum()
     return sum(out)
