@@ -134,7 +134,7 @@ def _check_weight(sample_weight, n:int, X):
     if len(w) != n: raise ValueError(f"sample_weight has {len(w)} values; X has {n} samples")
     if bool((w < 0).any()): raise ValueError(f"sample_weight must be >= 0; got {float(w.min()):g}")
     if not float(w.sum()) > 0: raise ValueError("sample_weight sums to 0; at least one point needs a positive weight")
-    return w.to(X.dtype)
+    return w.to(X.dtype).contiguous()
 
 # %% ../nbs/05_kmeans.ipynb #822fa5bc
 class KMeansResult(NamedTuple):
@@ -207,7 +207,7 @@ def _native_pass(X, mean, x2, Ca, w, labels, S, first, bnd):
     "The pass in 05a's compiled loop: the same labels, sums and bounds as the PyTorch pass, with the bound test fused in."
     b = {} if bnd is None else dict(x2=x2, u=bnd['u'], lb=bnd['lb'])
     if bnd is not None and bnd['ready']: b.update(delta=bnd['delta'], Delta=bnd['Delta'])
-    changed = _native.lloyd_pass(X, mean, Ca.T.contiguous(), labels, S, first=first, w=None if w is None else w.contiguous(), group=GROUP, **b)
+    changed = _native.lloyd_pass(X, mean, Ca.T.contiguous(), labels, S, first=first, w=w, group=GROUP, **b)
     if bnd is not None: bnd['ready'] = True
     return changed
 
@@ -255,6 +255,14 @@ def _sq_to_own(X, X1, mean, x2, Ca, labels, buf):
     for s in tiles(len(x2), buf['rows']): out[s] = (_rows(X, X1, mean, s, buf) * Ca[labels[s]]).sum(1)
     return out.add_(x2).clamp_(min=0)
 
+def _pass_buffers(X, kp:int, X1=None, memory_budget=None) -> dict:
+    "The reused buffers of the PyTorch pass for k (padded) centres: the tile's rows, its distances, row offsets, ranks, and a tile for shifting rows when there is no shifted copy X1."
+    n, d = X.shape
+    rows = _tile_rows(n, max(kp, d + 1), X, memory_budget)
+    return dict(rows=rows, D=X.new_empty(rows * kp), offs=torch.arange(rows, device=X.device) * kp,
+                X=X.new_ones(rows, d + 1) if X1 is None else None,
+                rank=torch.arange(kp, 0, -1, dtype=X.dtype, device=X.device))   # kp, ..., 1: the first minimum ranks highest
+
 def _lloyd(X, mean, x2, C, w, max_iter:int, tol_abs:float, spherical:bool=False, memory_budget=None, X1=None, bounds:bool=True):
     """Lloyd's iterations from the centres C (in shifted coordinates; X1 the shifted copy, or None): centres, labels,
     inertia, iterations, converged. `bounds`: skip the points that provably keep their centre, once most have settled."""
@@ -264,10 +272,8 @@ def _lloyd(X, mean, x2, C, w, max_iter:int, tol_abs:float, spherical:bool=False,
     kp = len(perm); t = kp // GROUP
     valid = perm >= 0
     Cs = X.new_zeros(kp, d); Cs[valid] = C[perm[valid]]
-    rows = _tile_rows(n, max(kp, d + 1), X, memory_budget)
-    buf = dict(rows=rows, D=X.new_empty(rows * kp), offs=torch.arange(rows, device=X.device) * kp,
-               X=X.new_ones(rows, d + 1) if X1 is None else None,
-               rank=torch.arange(kp, 0, -1, dtype=X.dtype, device=X.device))   # kp, ..., 1: the first minimum ranks highest
+    buf = _pass_buffers(X, kp, X1, memory_budget)
+    rows = buf['rows']
     def stacked(Cs):                                # [−2c | |c|²]; padding slots that are never nearest
         Ca = X.new_zeros(kp, d + 1)
         Ca[:, :d], Ca[:, d] = -2 * Cs, (Cs * Cs).sum(1)

@@ -202,7 +202,6 @@ def _check(X, mean, CaT, labels, sums, group, *opt):
     d1, kp = d + 1, CaT.shape[1] if CaT.dim() == 2 else -1
     if not usable(X) or not X.is_contiguous(): raise ValueError('X must be a contiguous CPU float32 or float64 tensor, with the compiled loop available')
     if mean.shape != (d,) or mean.dtype != X.dtype or not mean.is_contiguous(): raise ValueError(f"mean must be a contiguous tensor of X's dtype and shape ({d},)")
-    if not (isinstance(group, int) and group > 0 and group % 8 == 0): raise ValueError(f'group must be a positive multiple of 8; got {group!r}')
     if CaT.shape != (d1, kp) or CaT.dtype != X.dtype or not CaT.is_contiguous() or kp % 16 or kp % group:
         raise ValueError(f"CaT must be a contiguous ({d1}, k) tensor of X's dtype with k a multiple of 16 and of group={group}; got {tuple(CaT.shape)}")
     if labels.shape != (n,) or labels.dtype != torch.int64 or not labels.is_contiguous(): raise ValueError(f'labels must be a contiguous int64 tensor of shape ({n},)')
@@ -225,6 +224,7 @@ def lloyd_pass(X, # (n, d) points, contiguous
                computed=None, # a (1,) int64 tensor: the number of rows that got distances is added to it
               ) -> int:
     "One Lloyd assignment in the compiled loop: the labels and sums updated, the number of points that changed cluster returned."
+    if not (isinstance(group, int) and group > 0 and group % 8 == 0): raise ValueError(f'group must be a positive multiple of 8; got {group!r}')
     n, d = X.shape
     kp, g = CaT.shape[-1], CaT.shape[-1] // group
     _check(X, mean, CaT, labels, sums, group, ('w', w, (n,)), ('x2', x2, (n,)), ('u', u, (n,)), ('lb', lb, (g, n)), ('delta', delta, (kp,)), ('Delta', Delta, (g,)))
